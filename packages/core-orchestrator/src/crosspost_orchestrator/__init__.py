@@ -1,0 +1,49 @@
+"""The crosspost publisher contract, the concurrent WorkflowOrchestrator and the crosspost command."""
+
+from importlib.metadata import version as _version
+
+from crosspost_orchestrator.errors import (
+    ConfigError,
+    CrosspostError,
+    InputError,
+    LedgerError,
+    NothingToPublishError,
+    PluginError,
+)
+from crosspost_orchestrator.ledger import InMemoryLedger, Ledger, LedgerEntry
+from crosspost_orchestrator.publisher import Publisher
+from crosspost_orchestrator.results import PublishResult, PublishStatus, WorkflowResult
+from crosspost_orchestrator.settings import (
+    SECRET_SETTING_NAMES,
+    secret_env_var,
+    secret_field,
+    settings_from_mapping,
+)
+from crosspost_orchestrator.source import ImageSource, SelectedImage, SingleImageSource, sha256_file
+
+__version__ = _version("crosspost-core-orchestrator")
+
+__all__ = [
+    "SECRET_SETTING_NAMES",
+    "ConfigError",
+    "CrosspostError",
+    "ImageSource",
+    "InMemoryLedger",
+    "InputError",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerError",
+    "NothingToPublishError",
+    "PluginError",
+    "PublishResult",
+    "PublishStatus",
+    "Publisher",
+    "SelectedImage",
+    "SingleImageSource",
+    "WorkflowResult",
+    "__version__",
+    "secret_env_var",
+    "secret_field",
+    "settings_from_mapping",
+    "sha256_file",
+]
