@@ -125,7 +125,7 @@ def tests(session: nox.Session, package: str) -> None:
 @nox.session(python=PYTHONS)
 def integration(session: nox.Session) -> None:
     """The cross-package tests in tests/, with every package installed."""
-    _sync(session, "--all-packages", "--no-default-groups", "--group", "test", "--group", "dev")
+    _sync(session, "--all-packages", "--no-default-groups", "--group", "dev")
     session.run("pytest", str(ROOT / "tests"), *session.posargs)
 
 

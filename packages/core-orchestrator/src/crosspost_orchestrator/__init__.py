@@ -11,6 +11,13 @@ from crosspost_orchestrator.errors import (
     PluginError,
 )
 from crosspost_orchestrator.ledger import InMemoryLedger, Ledger, LedgerEntry
+from crosspost_orchestrator.orchestrator import WorkflowObserver, WorkflowOrchestrator
+from crosspost_orchestrator.plugins import (
+    ENTRY_POINT_GROUP,
+    PluginInfo,
+    build_publishers,
+    discover_publishers,
+)
 from crosspost_orchestrator.publisher import Publisher
 from crosspost_orchestrator.results import PublishResult, PublishStatus, WorkflowResult
 from crosspost_orchestrator.settings import (
@@ -24,6 +31,7 @@ from crosspost_orchestrator.source import ImageSource, SelectedImage, SingleImag
 __version__ = _version("crosspost-core-orchestrator")
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "SECRET_SETTING_NAMES",
     "ConfigError",
     "CrosspostError",
@@ -35,13 +43,18 @@ __all__ = [
     "LedgerError",
     "NothingToPublishError",
     "PluginError",
+    "PluginInfo",
     "PublishResult",
     "PublishStatus",
     "Publisher",
     "SelectedImage",
     "SingleImageSource",
+    "WorkflowObserver",
+    "WorkflowOrchestrator",
     "WorkflowResult",
     "__version__",
+    "build_publishers",
+    "discover_publishers",
     "secret_env_var",
     "secret_field",
     "settings_from_mapping",

@@ -80,9 +80,7 @@ class SingleImageSource:
                 with open(sidecar, encoding="utf-8") as handle:
                     caption = handle.readline().strip()
             except UnicodeDecodeError as exc:
-                raise InputError(
-                    f"caption file {sidecar} is not UTF-8: save it as UTF-8"
-                ) from exc
+                raise InputError(f"caption file {sidecar} is not UTF-8: save it as UTF-8") from exc
         return SelectedImage(path=path, name=os.path.basename(path), caption=caption, sha256=digest)
 
     async def archive(self, image: SelectedImage) -> str | None:
