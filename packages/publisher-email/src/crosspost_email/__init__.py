@@ -2,6 +2,17 @@
 
 from importlib.metadata import version as _version
 
+from crosspost_email.fetlife import clean_caption, compose
+from crosspost_email.publisher import EmailPublisher, create_publisher
+from crosspost_email.settings import EmailSettings
+
 __version__ = _version("crosspost-publisher-email")
 
-__all__ = ["__version__"]
+__all__ = [
+    "EmailPublisher",
+    "EmailSettings",
+    "__version__",
+    "clean_caption",
+    "compose",
+    "create_publisher",
+]

@@ -107,6 +107,7 @@ class SandboxServer(ABC):
             loop.run_forever()
             loop.run_until_complete(self.stop())
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
         thread = threading.Thread(target=serve, name=f"{type(self).__name__}-loop", daemon=True)
