@@ -2,6 +2,7 @@
 
 from importlib.metadata import version as _version
 
+from crosspost_orchestrator.config import Config, load_config
 from crosspost_orchestrator.errors import (
     ConfigError,
     CrosspostError,
@@ -10,6 +11,7 @@ from crosspost_orchestrator.errors import (
     NothingToPublishError,
     PluginError,
 )
+from crosspost_orchestrator.folder_source import FolderSource
 from crosspost_orchestrator.ledger import InMemoryLedger, Ledger, LedgerEntry
 from crosspost_orchestrator.orchestrator import WorkflowObserver, WorkflowOrchestrator
 from crosspost_orchestrator.plugins import (
@@ -27,14 +29,17 @@ from crosspost_orchestrator.settings import (
     settings_from_mapping,
 )
 from crosspost_orchestrator.source import ImageSource, SelectedImage, SingleImageSource, sha256_file
+from crosspost_orchestrator.sqlite_ledger import SqliteLedger
 
 __version__ = _version("crosspost-core-orchestrator")
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "SECRET_SETTING_NAMES",
+    "Config",
     "ConfigError",
     "CrosspostError",
+    "FolderSource",
     "ImageSource",
     "InMemoryLedger",
     "InputError",
@@ -49,12 +54,14 @@ __all__ = [
     "Publisher",
     "SelectedImage",
     "SingleImageSource",
+    "SqliteLedger",
     "WorkflowObserver",
     "WorkflowOrchestrator",
     "WorkflowResult",
     "__version__",
     "build_publishers",
     "discover_publishers",
+    "load_config",
     "secret_env_var",
     "secret_field",
     "settings_from_mapping",

@@ -11,7 +11,7 @@ __all__ = ["InMemoryLedger", "Ledger", "LedgerEntry"]
 
 
 class LedgerEntry:
-    """One image × platform row."""
+    """One row of the ledger: one image (by content hash) and one platform."""
 
     __slots__ = ("attempts", "error", "image_name", "platform", "post_id", "sha256", "status")
 
