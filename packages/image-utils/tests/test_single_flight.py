@@ -70,7 +70,13 @@ async def test_sixteen_concurrent_requests_compute_once(
     results = await asyncio.gather(*tasks)
     await asyncio.to_thread(thread.join, 30)
 
-    assert _delta(before) == {"computed": 1, "cache_hits": 0, "joined": 15}
+    assert _delta(before) == {
+        "computed": 1,
+        "cache_hits": 0,
+        "joined": 15,
+        "decodes": 1,
+        "decode_reuses": 0,
+    }
     assert len({*results, *other_loop}) == 1
     assert results[0].derived
     assert results[0].width == 640
@@ -127,7 +133,13 @@ def test_repeat_request_is_a_cache_hit(photo_jpeg: Path) -> None:
     first = prepare_image(str(photo_jpeg), SPEC)
     before = crosspost_images.prepare_stats()
     assert prepare_image(str(photo_jpeg), SPEC) == first
-    assert _delta(before) == {"computed": 0, "cache_hits": 1, "joined": 0}
+    assert _delta(before) == {
+        "computed": 0,
+        "cache_hits": 1,
+        "joined": 0,
+        "decodes": 0,
+        "decode_reuses": 0,
+    }
 
 
 def test_changed_file_is_prepared_again(
@@ -167,7 +179,13 @@ def test_a_shared_cache_dir_is_reused_by_name(photo_jpeg: Path, cache_dir: Path)
     again = prepare_image(str(photo_jpeg), SPEC)
 
     assert again == first
-    assert _delta(before) == {"computed": 0, "cache_hits": 1, "joined": 0}
+    assert _delta(before) == {
+        "computed": 0,
+        "cache_hits": 1,
+        "joined": 0,
+        "decodes": 0,
+        "decode_reuses": 0,
+    }
     assert sorted(p.name for p in cache_dir.iterdir()) == [os.path.basename(first.path)]
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
-__all__ = ["SingleFlight", "cache_dir", "set_cache_dir", "write_atomically"]
+__all__ = ["SingleFlight", "cache_dir", "on_forget", "set_cache_dir", "write_atomically"]
 
 T = TypeVar("T")
 
@@ -35,12 +35,18 @@ def set_cache_dir(path: str | None) -> None:
     and removed when it exits. Renditions remembered from the previous directory are
     forgotten. Several processes may share one directory: file names come from a hash of
     the input's identity and the spec, and every file appears there atomically.
+    Decoded images kept in memory are dropped too.
     """
     global _configured_dir
     with _dir_lock:
         _configured_dir = None if path is None else os.path.abspath(path)
     for forget in _on_change:
         forget()
+
+
+def on_forget(forget: Callable[[], None]) -> None:
+    """Call `forget` whenever `set_cache_dir` is called: what is kept in memory goes."""
+    _on_change.append(forget)
 
 
 def cache_dir() -> str:
@@ -98,7 +104,7 @@ class SingleFlight(Generic[T]):
         self._valid = valid
         self._capacity = capacity
         self.stats = {"computed": 0, "cache_hits": 0, "joined": 0}
-        _on_change.append(self.forget_results)
+        on_forget(self.forget_results)
 
     def begin(self, key: Hashable) -> T | Future[T] | None:
         with self._lock:

@@ -9,6 +9,7 @@ import os
 from concurrent.futures import Future
 
 from .cache import SingleFlight, cache_dir
+from .decodes import decodes
 from .formats import FileIdentity, identify_file, open_image
 from .render import EXTENSIONS, probe_file, render
 from .spec import MIME_TYPES, ImageInfo, ImageSpec, PreparedImage
@@ -24,7 +25,7 @@ __all__ = [
 
 # Part of every derived file's name: bump it when renditions change, so a shared cache
 # directory never serves a file made by an older algorithm.
-_RENDITION_VERSION = 1
+_RENDITION_VERSION = 2
 
 
 def _still_on_disk(result: PreparedImage) -> bool:
@@ -46,8 +47,11 @@ def prepare_stats() -> dict[str, int]:
     `computed`: renditions worked out (including "the original is fine"); `cache_hits`:
     answered from memory or from a file already in the cache directory; `joined`: waited
     for an identical request already in progress instead of computing again.
+    `decodes`: source images decoded to make renditions; `decode_reuses`: renditions made
+    from a reduced JPEG decode that another rendition of the same file had made or was
+    making (renditions of one photo for different specs share one decode).
     """
-    return _renditions.snapshot()
+    return {**_renditions.snapshot(), **decodes.snapshot()}
 
 
 def _stem(ident: FileIdentity, spec: ImageSpec) -> str:

@@ -1,8 +1,9 @@
 """Decoding, resampling and encoding one rendition.
 
 Speed comes from decoding JPEGs at a reduced scale (libjpeg's DCT scaling via `draft`):
-the decoder is asked for at least twice the output size, so the final LANCZOS pass still
-has enough pixels to stay faithful to a full-size resample.
+the smallest scale that still has at least as many pixels as the output, then a LANCZOS
+pass that stays faithful to a full-size resample. The reduced decode is shared with the
+other renditions of the same file (see `decodes`), since its cost barely depends on scale.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from PIL import Image, ImageFile
 
 from .cache import write_atomically
+from .decodes import Decoded, decodes
 from .errors import ImageError
 from .formats import FileIdentity, decode_error, open_image, orientation_of
 from .geometry import Plan, fit_size, plan_geometry, to_file_box
@@ -125,7 +127,7 @@ def render(
         )
         if not must_change:
             return None
-        pixels = _draw(image_path, image, source, plan, spec, out_format)
+        pixels = _draw(image_path, ident, image, source, plan, spec, out_format)
         # Still inside `with`: an untouched JPEG is re-encoded from the open file itself.
         pixels, out_format, data = _encode_to_fit(image_path, pixels, source, spec, out_format)
     final = os.path.join(directory, stem + EXTENSIONS[out_format])
@@ -149,6 +151,7 @@ def _has_alpha(image: Image.Image) -> bool:
 
 def _draw(
     image_path: str,
+    ident: FileIdentity,
     image: ImageFile.ImageFile,
     source: _Source,
     plan: Plan,
@@ -175,23 +178,21 @@ def _draw(
         source.file_size,
     )
     scale = content_file[0] / (file_box[2] - file_box[0])
-    if source.format == "JPEG" and scale * _DRAFT_MARGIN < 1.0:
-        file_w, file_h = source.file_size
-        wanted = (
-            max(1, math.ceil(file_w * scale * _DRAFT_MARGIN)),
-            max(1, math.ceil(file_h * scale * _DRAFT_MARGIN)),
+    need = _jpeg_reduction(source.file_size, scale) if source.format == "JPEG" else 1
+    shared: Image.Image | None = None
+    if need > 1:
+        decoded = decodes.get(ident, need, lambda: _decode_reduced(image_path, image, need))
+        pixels = shared = decoded.pixels
+        file_box = (
+            file_box[0] / decoded.reduction,
+            file_box[1] / decoded.reduction,
+            file_box[2] / decoded.reduction,
+            file_box[3] / decoded.reduction,
         )
-        drafted = image.draft(None, wanted)
-        if drafted is not None:
-            reduction = file_w / drafted[1][2]
-            file_box = (
-                file_box[0] / reduction,
-                file_box[1] / reduction,
-                file_box[2] / reduction,
-                file_box[3] / reduction,
-            )
-    validated_load(image_path, image)
-    pixels = _working_mode(image)
+    else:
+        validated_load(image_path, image)
+        decodes.count_unshared()
+        pixels = _working_mode(image)
     whole = file_box == (0.0, 0.0, float(pixels.width), float(pixels.height))
     if pixels.size != content_file or not whole:
         pixels = pixels.resize(
@@ -212,7 +213,40 @@ def _draw(
         flat = Image.new("RGB", pixels.size, spec.pad_color)
         flat.paste(pixels, mask=pixels.getchannel("A"))
         pixels = flat
+    if pixels is shared:
+        # Saving sets attributes on the image: other threads may be reading this one.
+        pixels = pixels.copy()
     return pixels
+
+
+def _jpeg_reduction(file_size: tuple[int, int], scale: float) -> int:
+    """The largest DCT scale-down (1, 2, 4 or 8) that keeps at least `scale` x the pixels,
+    by the rule Pillow's `JpegImageFile.draft` applies."""
+    if scale * _DRAFT_MARGIN >= 1.0:
+        return 1
+    file_w, file_h = file_size
+    wanted_w = max(1, math.ceil(file_w * scale * _DRAFT_MARGIN))
+    wanted_h = max(1, math.ceil(file_h * scale * _DRAFT_MARGIN))
+    factor = min(file_w // wanted_w, file_h // wanted_h)
+    return next(r for r in (8, 4, 2, 1) if factor >= r)
+
+
+def _decode_reduced(image_path: str, image: ImageFile.ImageFile, reduction: int) -> Decoded:
+    """Decode the whole of `image` (a JPEG not yet loaded) at 1/`reduction` scale.
+
+    `image` is spent afterwards: its pixels are released as soon as they are copied.
+    """
+    file_w, file_h = image.size
+    # Asking for exactly 1/reduction of each side makes draft pick that scale.
+    drafted = image.draft(None, (max(1, file_w // reduction), max(1, file_h // reduction)))
+    actual = 1 if drafted is None else round(file_w / drafted[1][2])
+    validated_load(image_path, image)
+    pixels = _working_mode(image)
+    if pixels is image:
+        # The file's own image is destroyed when the file is closed; the shared one lives on.
+        pixels = image.copy()
+    image.close()
+    return Decoded(pixels, actual)
 
 
 def _working_mode(image: Image.Image) -> Image.Image:
@@ -230,7 +264,9 @@ def _working_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _encode(pixels: Image.Image, fmt: str, quality: int | str, icc: bytes | None) -> bytes:
+def _encode(
+    pixels: Image.Image, fmt: str, quality: int | str, icc: bytes | None, optimize: bool = False
+) -> bytes:
     out = io.BytesIO()
     options: dict[str, Any] = {}
     if icc:
@@ -238,7 +274,7 @@ def _encode(pixels: Image.Image, fmt: str, quality: int | str, icc: bytes | None
     if fmt == "JPEG":
         if quality == "keep":
             options["subsampling"] = "keep"
-        pixels.save(out, "JPEG", quality=quality, optimize=True, **options)
+        pixels.save(out, "JPEG", quality=quality, optimize=optimize, **options)
     elif fmt == "PNG":
         pixels.save(out, "PNG", **options)
     else:
@@ -256,13 +292,20 @@ def _encode_to_fit(
         isinstance(pixels, ImageFile.ImageFile) and pixels.format == "JPEG" and fmt == "JPEG"
     )
     # Re-encoding with the source's own quantisation tables loses almost nothing.
-    data = _encode(pixels, fmt, "keep" if untouched_jpeg else spec.quality, icc)
+    quality: int | str = "keep" if untouched_jpeg else spec.quality
+    # Optimised Huffman tables save 1-15% of the bytes for 2-3x the encoding time: only
+    # worth it when the bytes are limited.
+    data = _encode(pixels, fmt, quality, icc)
     limit = spec.max_bytes
     if limit is None or len(data) <= limit:
         return pixels, fmt, data
+    if fmt == "JPEG":
+        data = _encode(pixels, fmt, quality, icc, optimize=True)
+        if len(data) <= limit:
+            return pixels, fmt, data
     if fmt == "PNG" and spec.format == "keep" and pixels.mode != "RGBA":
         fmt = "JPEG"
-        data = _encode(pixels, fmt, spec.quality, icc)
+        data = _encode(pixels, fmt, spec.quality, icc, optimize=True)
         if len(data) <= limit:
             return pixels, fmt, data
     lossy = fmt in ("JPEG", "WEBP")
@@ -270,7 +313,7 @@ def _encode_to_fit(
     if lossy:
         while quality > _QUALITY_FLOOR and len(data) > limit:
             quality = max(_QUALITY_FLOOR, quality - 8)
-            data = _encode(pixels, fmt, quality, icc)
+            data = _encode(pixels, fmt, quality, icc, optimize=True)
         if len(data) <= limit:
             return pixels, fmt, data
     base = pixels
@@ -285,7 +328,7 @@ def _encode_to_fit(
                 "below 16 pixels; use a smaller or simpler image"
             )
         pixels = base.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        data = _encode(pixels, fmt, quality, icc)
+        data = _encode(pixels, fmt, quality, icc, optimize=True)
     return pixels, fmt, data
 
 
