@@ -180,4 +180,3 @@ def bench(session: nox.Session) -> None:
     """The benchmark harness: ratios measured side by side (see benchmarks/README.md)."""
     _sync(session, "--all-packages", "--no-default-groups", "--group", "dev")
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
-
