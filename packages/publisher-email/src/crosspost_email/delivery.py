@@ -16,6 +16,7 @@ import aiosmtplib
 
 from crosspost_email.fetlife import one_line
 from crosspost_email.settings import EmailSettings
+from crosspost_email.wire import WireMessage, send_data
 from crosspost_logs import sanitize
 
 __all__ = ["DeliveryError", "SmtpSession", "build_tls_context", "explain"]
@@ -180,8 +181,9 @@ class SmtpSession:
     def connected(self) -> bool:
         return self.client is not None and self.client.is_connected
 
-    async def send(self, sender: str, recipients: tuple[str, ...], content: bytes) -> str:
-        """Send one message; returns the server's final reply text.
+    async def send(self, sender: str, recipients: tuple[str, ...], message: WireMessage) -> str:
+        """Send one message (made ready by `wire.to_wire`); returns the server's final reply
+        text.
 
         Partially refused recipients are fine as long as one accepts; a refusal of all of
         them raises `SMTPRecipientsRefused`. After any refusal the envelope is reset, so the
@@ -190,7 +192,7 @@ class SmtpSession:
         client = self.client
         assert client is not None, "open() first"
         self.content_sent = False
-        options = [f"SIZE={len(content)}"] if client.supports_extension("size") else []
+        options = [f"SIZE={message.size}"] if client.supports_extension("size") else []
         try:
             await client.mail(sender, options=options)
             refused: list[aiosmtplib.SMTPRecipientRefused] = []
@@ -202,7 +204,7 @@ class SmtpSession:
             if len(refused) == len(recipients):
                 raise aiosmtplib.SMTPRecipientsRefused(refused)
             self.content_sent = True
-            response = await client.data(content)
+            response = await send_data(client, message, self.command_timeout_s)
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
             if client.is_connected:
                 try:

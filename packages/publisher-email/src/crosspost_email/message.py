@@ -1,25 +1,33 @@
 """The two messages the publisher sends: the photo upload and the optional confirmation.
 
-Both are built and serialized off the event loop (`asyncio.to_thread`): base64 of a 10 MB
-photo is real work. Headers only ever receive one-line text (`fetlife.one_line`), and the
+Both are built and serialized off the event loop (`asyncio.to_thread`), ready for DATA
+(`wire.to_wire`). Headers only ever receive one-line text (`fetlife.one_line`), and the
 `email` package refuses CR/LF in a header value as a second line of defence.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import os
+import uuid
+from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from crosspost_email.fetlife import one_line
+from crosspost_email.wire import WireMessage, to_wire
 
 __all__ = ["attachment_name", "build_confirmation", "build_upload", "encoded_words"]
 
 # CRLF line endings as on the wire; 7-bit clean bodies (quoted-printable, base64) so any
 # server takes them without 8BITMIME.
 _POLICY = policy.SMTP
+#: What the email package puts on one base64 line under that policy (78 // 4 * 3 bytes make
+#: 76 characters), and how many such lines are encoded per step.
+_BASE64_LINE_BYTES = 57
+_BASE64_BLOCK_LINES = 1024
 
 
 def attachment_name(image_path: str, fallback_extension: str = ".jpg") -> str:
@@ -77,6 +85,17 @@ def _new_message(sender: str, to: tuple[str, ...], subject: str) -> tuple[EmailM
     return message, message_id
 
 
+def _base64_lines(path: str) -> Iterator[bytes]:
+    """The file's content as base64 lines of 76 characters ending in CRLF, exactly as the
+    email package writes them, a block of lines at a time."""
+    width = _BASE64_LINE_BYTES * 4 // 3
+    with open(path, "rb") as handle:
+        while block := handle.read(_BASE64_LINE_BYTES * _BASE64_BLOCK_LINES):
+            encoded = binascii.b2a_base64(block, newline=False)
+            lines = [encoded[i : i + width] for i in range(0, len(encoded), width)]
+            yield b"\r\n".join(lines) + b"\r\n"
+
+
 def build_upload(
     *,
     sender: str,
@@ -86,17 +105,24 @@ def build_upload(
     image_path: str,
     filename: str,
     mime_type: str,
-) -> tuple[bytes, str]:
-    """The upload message (wire bytes) and its Message-ID: `body` as text if not empty,
+) -> tuple[WireMessage, str]:
+    """The upload message, ready for DATA, and its Message-ID: `body` as text if not empty,
     and the image at `image_path` attached as `filename` with type `mime_type`."""
-    with open(image_path, "rb") as handle:
-        data = handle.read()
     message, message_id = _new_message(sender, (recipient,), subject)
     if body:
         message.set_content(one_line(body), charset="utf-8", cte="quoted-printable")
     maintype, _, subtype = mime_type.partition("/")
-    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=one_line(filename))
-    return message.as_bytes(), message_id
+    message.add_attachment(b"", maintype=maintype, subtype=subtype, filename=one_line(filename))
+    # The photo's base64 is spliced in afterwards, block by block: the email package
+    # encodes, scans and splits a 10 MB attachment in a few calls over all of it, each
+    # holding the GIL (so stalling the event loop's thread too) for up to 200 ms.
+    *_, attachment = message.iter_attachments()
+    marker = f"crosspost-attachment-{uuid.uuid4().hex}"
+    attachment.set_payload(marker)
+    head, found, tail = message.as_bytes().partition(marker.encode("ascii"))
+    if not found:
+        raise AssertionError("the attachment placeholder is missing from the message")
+    return to_wire([head, *_base64_lines(image_path), tail]), message_id
 
 
 def build_confirmation(
@@ -109,8 +135,8 @@ def build_confirmation(
     filename: str,
     tags: list[str],
     upload_id: str,
-) -> bytes:
-    """The confirmation message (wire bytes): what was posted, where, and the tags."""
+) -> WireMessage:
+    """The confirmation message, ready for DATA: what was posted, where, and the tags."""
     message, _ = _new_message(sender, to, f"crosspost: photo sent to {recipient}")
     message["In-Reply-To"] = upload_id
     message["References"] = upload_id
@@ -125,4 +151,4 @@ def build_confirmation(
         lines.append("Tags: " + ", ".join(one_line(tag) for tag in tags))
     lines.append(f"Message-ID: {upload_id}")
     message.set_content("\n".join(lines) + "\n", charset="utf-8", cte="quoted-printable")
-    return message.as_bytes()
+    return to_wire([message.as_bytes()])

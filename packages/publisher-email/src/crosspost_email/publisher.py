@@ -15,6 +15,7 @@ from crosspost_email.delivery import DeliveryError, SmtpSession, build_tls_conte
 from crosspost_email.fetlife import clean_caption, clean_tags, compose, one_line
 from crosspost_email.message import attachment_name, build_confirmation, build_upload
 from crosspost_email.settings import EmailSettings
+from crosspost_email.wire import WireMessage
 from crosspost_images import ImageSpec, PreparedImage, prepare_image_async
 from crosspost_logs import log_publisher_publish, now_monotonic, register_secret
 from crosspost_orchestrator import CrosspostError, Publisher, PublishResult, settings_from_mapping
@@ -216,7 +217,7 @@ class EmailPublisher(Publisher):
         prepared = await self._prepare(image_path)
         _cleaned, subject, body = compose(caption, settings.caption_target, settings.subject_mode)
         filename = attachment_name(image_path)
-        content, message_id = await asyncio.to_thread(
+        upload, message_id = await asyncio.to_thread(
             build_upload,
             sender=settings.sender,
             recipient=settings.recipient,
@@ -229,7 +230,7 @@ class EmailPublisher(Publisher):
         progress.message_id = message_id
         tls = await self._tls_context()
         try:
-            session = await self._upload(tls, content, progress)
+            session = await self._upload(tls, upload, progress)
             progress.accepted = True
             if settings.confirmation_to_sender:
                 progress.confirming = True
@@ -241,7 +242,7 @@ class EmailPublisher(Publisher):
                 progress.session.close()
 
     async def _upload(
-        self, tls: ssl.SSLContext | None, content: bytes, progress: _Progress
+        self, tls: ssl.SSLContext | None, upload: WireMessage, progress: _Progress
     ) -> SmtpSession:
         """Send the upload, retrying what is safe to retry; returns the open session."""
         settings = self.settings
@@ -255,7 +256,7 @@ class EmailPublisher(Publisher):
                         session.close()
                     session = progress.session = self._session(tls)
                     await session.open()
-                await session.send(settings.sender, (settings.recipient,), content)
+                await session.send(settings.sender, (settings.recipient,), upload)
                 return session
             except (DeliveryError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
                 failure = explain(exc, settings, content_sent=progress.content_sent)
@@ -292,7 +293,7 @@ class EmailPublisher(Publisher):
         the photo is posted either way."""
         settings = self.settings
         assert progress.message_id is not None
-        content = await asyncio.to_thread(
+        confirmation = await asyncio.to_thread(
             build_confirmation,
             sender=settings.sender,
             to=settings.confirmation_to,
@@ -308,7 +309,7 @@ class EmailPublisher(Publisher):
                 raise DeliveryError(
                     "the server closed the connection after the upload", transient=False
                 )
-            await session.send(settings.sender, settings.confirmation_to, content)
+            await session.send(settings.sender, settings.confirmation_to, confirmation)
         except (DeliveryError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
             reason = explain(exc, settings, content_sent=session.content_sent).reason
             progress.warnings.append(f"confirmation e-mail not sent: {reason}")
