@@ -110,3 +110,34 @@ async def test_a_second_cancel_does_not_cut_the_cleanup_short(
         await run
     assert slow.closed == 1
     assert ledger.entry(sha256_file(photo), "slow").status == "cancelled"  # type: ignore[union-attr]
+
+
+async def test_a_lost_cancellation_is_delivered_again(fake_publisher: Any, photo: str) -> None:
+    """A library that swallows one cancellation (Python 3.11's `asyncio.wait_for` does when
+    the awaited result arrives in the same loop turn) must not make the run wait for the
+    publish's own time limit."""
+    ledger = InMemoryLedger()
+
+    class SwallowsOnce(fake_publisher):  # type: ignore[misc,valid-type]
+        swallowed = 0
+
+        async def publish(self, image_path: str, caption: str, context: Any = None) -> Any:
+            self.started.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                self.swallowed += 1
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            await asyncio.sleep(3600)  # carries on as if nothing happened
+            raise AssertionError("not reached")
+
+    stubborn = SwallowsOnce("stubborn", timeout_s=60)
+    run = asyncio.create_task(WorkflowOrchestrator([stubborn], ledger=ledger).execute(photo))
+    await asyncio.wait_for(stubborn.started.wait(), timeout=5)
+    start = now_monotonic()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert stubborn.swallowed == 1
+    assert now_monotonic() - start < 5.0  # re-cancelled after half a second, not 60 s
+    assert ledger.entry(sha256_file(photo), "stubborn").status == "cancelled"  # type: ignore[union-attr]

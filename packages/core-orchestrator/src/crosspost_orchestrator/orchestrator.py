@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 #: How often the loop-lag monitor wakes up; short enough to see a 0.3 s stall clearly,
 #: long enough to cost nothing measurable.
 LOOP_LAG_INTERVAL_S = 0.005
+#: How long a cancelled publish has to end before it is cancelled again.
+_RECANCEL_S = 0.5
 #: Bound on each `aclose()` during cancellation, so a stuck client cannot hold Ctrl-C hostage.
 ACLOSE_TIMEOUT_S = 5.0
 
@@ -426,12 +428,15 @@ class _PublishPhase:
     async def _drain_cancelled(self, tasks: dict[asyncio.Task[None], Publisher]) -> None:
         """Cancel every running publish, wait for each, record it as cancelled, close every
         publisher. A second cancellation does not cut this short."""
-        for task in tasks:
-            task.cancel()
         pending = set(tasks)
         while pending:
+            # Cancelled again each round: a library can lose a cancellation (on Python 3.11
+            # `asyncio.wait_for` drops one that arrives with its result), and the publish
+            # would then run on to its own time limit.
+            for task in pending:
+                task.cancel()
             try:
-                _done, pending = await asyncio.wait(pending)
+                _done, pending = await asyncio.wait(pending, timeout=_RECANCEL_S)
             except asyncio.CancelledError:
                 continue
         for task, publisher in tasks.items():

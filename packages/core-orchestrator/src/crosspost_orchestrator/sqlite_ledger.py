@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS publishes (
 """
 
 
+#: How much `preflight` writes to prove the disk can take a run's results (a few rows).
+_CHECK_BYTES = 64 * 1024
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -212,9 +216,16 @@ class SqliteLedger:
     def _preflight_sync(self, conn: sqlite3.Connection | None) -> None:
         if conn is None or self.readonly:
             raise LedgerError(f"ledger {self.path} is open read-only")
+        # Taking the write lock is not enough: with the -wal file already there (another
+        # reader keeps it), only appending to it shows a full disk. So commit a write about
+        # as large as one run's results, then free it again; the pages it grew stay
+        # allocated for the real results.
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS write_check (id INTEGER PRIMARY KEY, pad BLOB)"
+            )
+            conn.execute("INSERT INTO write_check (pad) VALUES (zeroblob(?))", (_CHECK_BYTES,))
+            conn.execute("DELETE FROM write_check")
         except sqlite3.Error as exc:
             raise LedgerError(
                 f"ledger {self.path} cannot be written ({exc}): check the file's permissions "

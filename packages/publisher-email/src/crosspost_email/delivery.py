@@ -8,8 +8,10 @@ silence may hide an accepted message, and a resend would post the photo twice.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -172,10 +174,24 @@ class SmtpSession:
             use_tls=security == "tls",
             start_tls=security == "starttls",
             tls_context=self.tls_context if security != "none" else None,
-            timeout=self.command_timeout_s,
+            # No aiosmtplib timeouts: they are `asyncio.wait_for`, which on Python 3.11
+            # swallows a cancellation that arrives as the awaited reply does (Ctrl-C would
+            # then wait for the publish's own time limit). `_step` bounds each step instead.
+            timeout=None,
         )
-        await self.client.connect()
-        await self.client.login(settings.login, settings.password)
+        async with self._step():
+            await self.client.connect()
+        async with self._step():
+            await self.client.login(settings.login, settings.password)
+
+    @contextlib.asynccontextmanager
+    async def _step(self) -> AsyncIterator[None]:
+        """Bound one protocol step by `command_timeout_s`, failing as aiosmtplib would."""
+        try:
+            async with asyncio.timeout(self.command_timeout_s):
+                yield
+        except TimeoutError:
+            raise aiosmtplib.SMTPTimeoutError("Timed out waiting for the server") from None
 
     @property
     def connected(self) -> bool:
@@ -194,11 +210,13 @@ class SmtpSession:
         self.content_sent = False
         options = [f"SIZE={message.size}"] if client.supports_extension("size") else []
         try:
-            await client.mail(sender, options=options)
+            async with self._step():
+                await client.mail(sender, options=options)
             refused: list[aiosmtplib.SMTPRecipientRefused] = []
             for recipient in recipients:
                 try:
-                    await client.rcpt(recipient)
+                    async with self._step():
+                        await client.rcpt(recipient)
                 except aiosmtplib.SMTPRecipientRefused as exc:
                     refused.append(exc)
             if len(refused) == len(recipients):
@@ -208,7 +226,8 @@ class SmtpSession:
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
             if client.is_connected:
                 try:
-                    await client.rset()
+                    async with self._step():
+                        await client.rset()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
             raise
@@ -218,7 +237,8 @@ class SmtpSession:
         """Say goodbye politely; a server that does not answer is simply hung up on."""
         if self.client is not None and self.client.is_connected:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await self.client.quit(timeout=timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await self.client.quit()
         self.close()
 
     def close(self) -> None:

@@ -186,6 +186,10 @@ class EmailPublisher(Publisher):
             error = one_line(str(exc)) or type(exc).__name__
         except Exception as exc:  # noqa: BLE001 - publish never raises: the contract
             error = f"unexpected {type(exc).__name__}: {one_line(str(exc))}"
+        # A definite failure has no post to name; an unknown outcome keeps the Message-ID,
+        # which is how the operator finds out whether the message arrived.
+        if error is not None and not unknown:
+            progress.message_id = None
         duration = self._log(start, progress, error)
         return PublishResult(
             success=error is None,

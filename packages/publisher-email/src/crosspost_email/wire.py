@@ -106,6 +106,16 @@ async def _drained(protocol: SMTPProtocol, timeout_s: float | None) -> None:
     await asyncio.sleep(0)
 
 
+async def _reply(protocol: SMTPProtocol, timeout_s: float | None) -> SMTPResponse:
+    # `asyncio.timeout`, not aiosmtplib's own `wait_for`, which on Python 3.11 can swallow a
+    # cancellation arriving together with the reply.
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await protocol.read_response(timeout=None)
+    except TimeoutError:
+        raise SMTPTimeoutError("Timed out waiting for server response") from None
+
+
 async def send_data(
     client: aiosmtplib.SMTP, message: WireMessage, timeout_s: float | None
 ) -> SMTPResponse:
@@ -127,7 +137,7 @@ async def send_data(
         async with lock:
             protocol._response_pending = True
             protocol.write(b"DATA\r\n")
-            start = await protocol.read_response(timeout=timeout_s)
+            start = await _reply(protocol, timeout_s)
             if start.code != aiosmtplib.SMTPStatus.start_input:
                 raise SMTPDataError(start.code, start.message)
             # Armed before the content goes out: a server may answer before the last piece.
@@ -135,7 +145,7 @@ async def send_data(
             for piece in message.pieces:
                 protocol.write(piece)
                 await _drained(protocol, timeout_s)
-            reply = await protocol.read_response(timeout=timeout_s)
+            reply = await _reply(protocol, timeout_s)
     except SMTPDataError:
         raise
     except BaseException:
