@@ -13,7 +13,7 @@ import pytest
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
 from crosspost_email.message import build_upload
-from crosspost_email.wire import PIECE_BYTES, WireMessage, send_data, to_wire
+from crosspost_email.wire import PIECE_BYTES, WireLines, WireMessage, send_data, to_wire
 from crosspost_sandbox.smtp import SmtpSandbox
 
 
@@ -136,3 +136,14 @@ async def test_send_data_reports_a_refused_message_and_keeps_the_connection(
         assert (await client.noop()).code == 250
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_wire_lines_pass_through_unchanged_and_match_aiosmtplib(seed: int) -> None:
+    rng = random.Random(seed)
+    lines = WireLines(b"".join(base64.b64encode(rng.randbytes(57)) + b"\r\n" for _ in range(9)))
+    head = rng.choice([b"Subject: x\r\n\r\n", b"Subject: x\n\n", b".dot\r", b"no newline"])
+    tail = rng.choice([b"\r\n--b--\r\n", b".\n", b""])
+    wire = to_wire([head, lines, tail])
+    assert b"".join(wire.pieces) == aiosmtplib_wire(head + bytes(lines) + tail)
+    assert wire.size == len(normalize_message_line_endings(head + bytes(lines) + tail))

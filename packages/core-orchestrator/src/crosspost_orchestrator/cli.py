@@ -856,6 +856,32 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     raise _Exit(EXIT_USAGE, f"unknown command {command!r}: see crosspost --help")
 
 
+#: glibc's `mallopt` parameter for the most malloc arenas the process may create.
+_M_ARENA_MAX = -8
+
+
+def _cap_malloc_arenas(arenas: int = 2) -> None:
+    """Let glibc's malloc keep at most `arenas` arenas (unless MALLOC_ARENA_MAX is set).
+
+    Every worker thread that allocates while another one does gets an arena of its own,
+    and the image, TLS and HTTP work of a publish spreads over half a dozen threads: each
+    arena keeps its freed megabytes, about 30 MB more peak memory for one publish, for no
+    measurable speed (the threads mostly wait on the network or hold the GIL anyway).
+    Has to run before the worker threads exist; a no-op off glibc.
+    """
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    mallopt(_M_ARENA_MAX, arenas)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `crosspost` with `argv` (default: the process arguments); returns the exit
     status (the console script exits with it)."""
@@ -868,6 +894,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(err)
         return EXIT_USAGE
+    if args.command in ("publish", "demo", "check", "login"):
+        _cap_malloc_arenas()
     try:
         with _logging(args, err):
             return _dispatch(args, out, err)

@@ -21,6 +21,7 @@ from .decodes import Decoded, decodes
 from .errors import ImageError
 from .formats import FileIdentity, decode_error, open_image, orientation_of
 from .geometry import Plan, fit_size, plan_geometry, to_file_box
+from .jpeg_segments import strip_jpeg_metadata
 from .spec import MIME_TYPES, ImageInfo, ImageSpec, PreparedImage
 
 __all__ = ["EXTENSIONS", "probe_file", "render", "validated_load"]
@@ -127,6 +128,19 @@ def render(
         )
         if not must_change:
             return None
+        stripped = _strip_only(image_path, ident, image, source, plan, spec, out_format)
+        if stripped is not None:
+            width, height = source.file_size
+            path = write_atomically(directory, stem + EXTENSIONS["JPEG"], stripped)
+            return PreparedImage(
+                path=path,
+                width=width,
+                height=height,
+                size_bytes=len(stripped),
+                format="JPEG",
+                mime_type=MIME_TYPES["JPEG"],
+                derived=True,
+            )
         pixels = _draw(image_path, ident, image, source, plan, spec, out_format)
         # Still inside `with`: an untouched JPEG is re-encoded from the open file itself.
         pixels, out_format, data = _encode_to_fit(image_path, pixels, source, spec, out_format)
@@ -143,6 +157,41 @@ def render(
         mime_type=MIME_TYPES[out_format],
         derived=True,
     )
+
+
+def _strip_only(
+    image_path: str,
+    ident: FileIdentity,
+    image: ImageFile.ImageFile,
+    source: _Source,
+    plan: Plan,
+    spec: ImageSpec,
+    out_format: str,
+) -> bytes | None:
+    """A JPEG that only has to lose its metadata, losslessly: the file's own segments
+    without the metadata ones (see `jpeg_segments`). None when more has to change: the
+    geometry, the format, the size, or an EXIF orientation that must be applied to the
+    pixels before the EXIF that states it goes."""
+    if (
+        source.format != "JPEG"
+        or out_format != "JPEG"
+        or image.mode not in ("RGB", "L")  # CMYK and friends are converted to RGB
+        or plan.changes_geometry
+        or source.orientation != 1
+        or (spec.max_bytes is not None and ident.size > spec.max_bytes)
+    ):
+        return None
+    # Every byte of the image data is still decoded (at 1/8 scale, cheaply), so a truncated
+    # or corrupt file is refused here as it would be by a re-encode.
+    validated_load(image_path, image, cheap=True)
+    try:
+        with open(image_path, "rb") as handle:
+            data = handle.read()
+        return strip_jpeg_metadata(data)
+    except OSError as exc:
+        raise ImageError(f"{image_path}: cannot be read ({exc.strerror or exc})") from exc
+    except ValueError as exc:
+        raise ImageError(f"{image_path}: is a damaged JPEG ({exc})") from exc
 
 
 def _has_alpha(image: Image.Image) -> bool:

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from crosspost_email.fetlife import one_line
-from crosspost_email.wire import WireMessage, to_wire
+from crosspost_email.wire import WireLines, WireMessage, to_wire
 
 __all__ = ["attachment_name", "build_confirmation", "build_upload", "encoded_words"]
 
@@ -87,13 +87,20 @@ def _new_message(sender: str, to: tuple[str, ...], subject: str) -> tuple[EmailM
 
 def _base64_lines(path: str) -> Iterator[bytes]:
     """The file's content as base64 lines of 76 characters ending in CRLF, exactly as the
-    email package writes them, a block of lines at a time."""
-    width = _BASE64_LINE_BYTES * 4 // 3
+    email package writes them, a block of lines at a time (each block a multiple of 57
+    bytes, so lines never straddle two blocks)."""
+    # One read, not one per block: a worker thread that gives up the GIL for I/O many times
+    # a millisecond wins it back each time before the event loop's thread can take it, and
+    # the loop then stalls for as long as the loop over blocks lasts. Pure CPU work is
+    # interrupted every few milliseconds instead (sys.getswitchinterval).
     with open(path, "rb") as handle:
-        while block := handle.read(_BASE64_LINE_BYTES * _BASE64_BLOCK_LINES):
-            encoded = binascii.b2a_base64(block, newline=False)
-            lines = [encoded[i : i + width] for i in range(0, len(encoded), width)]
-            yield b"\r\n".join(lines) + b"\r\n"
+        data = handle.read()
+    width = _BASE64_LINE_BYTES * 4 // 3
+    step = _BASE64_LINE_BYTES * _BASE64_BLOCK_LINES
+    for start in range(0, len(data), step):
+        encoded = binascii.b2a_base64(data[start : start + step], newline=False)
+        lines = [encoded[i : i + width] for i in range(0, len(encoded), width)]
+        yield WireLines(b"\r\n".join(lines) + b"\r\n")
 
 
 def build_upload(

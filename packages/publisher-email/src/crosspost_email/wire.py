@@ -20,7 +20,7 @@ import aiosmtplib
 from aiosmtplib import SMTPDataError, SMTPResponse, SMTPServerDisconnected, SMTPTimeoutError
 from aiosmtplib.protocol import SMTPProtocol
 
-__all__ = ["WireMessage", "send_data", "to_wire"]
+__all__ = ["WireLines", "WireMessage", "send_data", "to_wire"]
 
 #: The largest piece `to_wire` works on or `send_data` writes at once: the regular expression
 #: of the slow path needs about a millisecond for it, TLS a fraction of that.
@@ -42,13 +42,18 @@ class WireMessage:
     size: int
 
 
-def _bounded(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    for chunk in chunks:
-        if len(chunk) <= PIECE_BYTES:
-            yield chunk
-        else:
-            for start in range(0, len(chunk), PIECE_BYTES):
-                yield chunk[start : start + PIECE_BYTES]
+class WireLines(bytes):
+    """Bytes already fit for DATA as they are: whole lines, each ending in CRLF, no lone CR
+    or LF, none starting with a dot (base64, for instance). `to_wire` passes them through
+    without scanning them, when they start at the beginning of a line."""
+
+
+def _split(chunk: bytes) -> Iterator[bytes]:
+    if len(chunk) <= PIECE_BYTES:
+        yield chunk
+    else:
+        for start in range(0, len(chunk), PIECE_BYTES):
+            yield chunk[start : start + PIECE_BYTES]
 
 
 def _crlf(piece: bytes) -> bytes:
@@ -70,22 +75,28 @@ def to_wire(chunks: Iterable[bytes]) -> WireMessage:
     # A CR at the end of a chunk may be the first half of a CRLF split across two chunks.
     carry = b""
     at_line_start = True
-    for chunk in _bounded(chunks):
-        piece = carry + chunk if carry else chunk
-        carry = b""
-        if piece.endswith(b"\r"):
-            piece, carry = piece[:-1], b"\r"
-        if not piece:
+    for whole in chunks:
+        if isinstance(whole, WireLines) and at_line_start and not carry:
+            pieces.extend(_split(whole))
+            size += len(whole)
             continue
-        piece = _crlf(piece)
-        size += len(piece)
-        # Every LF is now the end of a CRLF, so "\n." is exactly a line starting with a dot.
-        if at_line_start and piece.startswith(b"."):
-            piece = b"." + piece
-        if b"\n." in piece:
-            piece = piece.replace(b"\n.", b"\n..")
-        at_line_start = piece.endswith(b"\n")
-        pieces.append(piece)
+        for chunk in _split(whole):
+            piece = carry + chunk if carry else chunk
+            carry = b""
+            if piece.endswith(b"\r"):
+                piece, carry = piece[:-1], b"\r"
+            if not piece:
+                continue
+            piece = _crlf(piece)
+            size += len(piece)
+            # Every LF is now the end of a CRLF, so "\n." is exactly a line starting with a
+            # dot.
+            if at_line_start and piece.startswith(b"."):
+                piece = b"." + piece
+            if b"\n." in piece:
+                piece = piece.replace(b"\n.", b"\n..")
+            at_line_start = piece.endswith(b"\n")
+            pieces.append(piece)
     ending = _CRLF if carry or not at_line_start or not pieces else b""
     size += len(ending)
     pieces.append(ending + _END_OF_DATA)
