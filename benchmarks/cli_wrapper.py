@@ -1,0 +1,14 @@
+"""`crosspost` as the bench runs it in a child process: instagrapi's built-in sleeps
+neutralised (bench only, see instagrapi_sleeps.py), then the real CLI entry point."""
+
+from __future__ import annotations
+
+import sys
+
+from instagrapi_sleeps import neutralise
+
+if __name__ == "__main__":
+    neutralise()  # takes effect when (and if) instagrapi is imported
+    from crosspost_orchestrator.cli import main
+
+    sys.exit(main())
