@@ -122,7 +122,7 @@ def build_upload(
     message.add_attachment(b"", maintype=maintype, subtype=subtype, filename=one_line(filename))
     # The photo's base64 is spliced in afterwards, block by block: the email package
     # encodes, scans and splits a 10 MB attachment in a few calls over all of it, each
-    # holding the GIL (so stalling the event loop's thread too) for up to 200 ms.
+    # holding the GIL (so stalling the event loop's thread too) for tens of milliseconds at a time.
     *_, attachment = message.iter_attachments()
     marker = f"crosspost-attachment-{uuid.uuid4().hex}"
     attachment.set_payload(marker)
