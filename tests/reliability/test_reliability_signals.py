@@ -21,6 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 PLATFORMS = ("email", "telegram", "instagram")
 
 
@@ -158,9 +160,16 @@ def test_the_one_duplicate_window_is_the_unanswered_accepted_post(
     assert deployment.posts("dawn") == {"telegram": 2, "email": 1, "instagram": 1}
 
 
-def test_ctrl_c_mid_publish_exits_130_within_2_s_and_records_the_cancelled_platforms(
-    deployment: Any, sandboxes: Any, helpers: Any
+@pytest.mark.parametrize(
+    ("signum", "status", "word"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_mid_publish_exits_within_2_s_and_records_the_cancelled_platforms(
+    deployment: Any, sandboxes: Any, helpers: Any, signum: int, status: int, word: str
 ) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) and SIGTERM (what `kill`,
+    systemd and cron timeouts send) end a run the same way, with their own exit status."""
     deployment.add_photo("dusk")
     running = ("email", "instagram")
     held = _hold(sandboxes, *running)
@@ -175,17 +184,17 @@ def test_ctrl_c_mid_publish_exits_130_within_2_s_and_records_the_cancelled_platf
         helpers.wait_for(telegram_done_others_in_flight, what="telegram done, others running")
         threads = helpers.thread_count(process.pid)
         sent = time.monotonic()
-        os.killpg(process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        os.killpg(process.pid, signum)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
             helpers.kill_hard(process)
         run = deployment.finish(process, time.monotonic() - sent if sent else 0.0)
-    assert run.status == 130, run.describe()
+    assert run.status == status, run.describe()
     took = run.elapsed_s
-    assert took <= 2.0, f"exit took {took:.2f} s after Ctrl-C ({threads} threads running)"
+    assert took <= 2.0, f"exit took {took:.2f} s after {signum!r} ({threads} threads running)"
     assert "Traceback" not in run.err
-    assert "interrupted" in run.err.strip().splitlines()[-1]
+    assert word in run.err.strip().splitlines()[-1]
     assert helpers.processes_of_session(process.pid) == [], "a process was left behind"
 
     rows = deployment.rows()

@@ -2,8 +2,8 @@
 
 Exit status: 0 when every platform succeeded (or there was nothing to publish), 1 when a
 platform failed, 2 for usage, configuration, input and ledger problems (nothing contacted),
-130 after Ctrl-C (every running publish cancelled and recorded). Errors are one line on
-stderr, never a traceback.
+130 after Ctrl-C and 143 after SIGTERM (every running publish cancelled and recorded).
+Errors are one line on stderr, never a traceback.
 
 Importing this module, `crosspost --help` and `crosspost platforms` load no publisher and
 none of their libraries: plugins are imported only when a command builds them.
@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -57,18 +58,28 @@ from crosspost_orchestrator.source import ImageSource, SelectedImage, SingleImag
 from crosspost_orchestrator.sqlite_ledger import RunLock, SqliteLedger
 from crosspost_orchestrator.stats import LogStats, collect_stats, render_stats
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main", "publish_command"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "main",
+    "publish_command",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process killed by it
 
 _UNKNOWN_SETTING = re.compile(r"^publishers\.(\w+)\.(\w+): unknown setting")
 
 _EPILOG = """\
 exit status: 0 every platform succeeded (or nothing was waiting), 1 a platform failed,
-2 usage, configuration, input or ledger error (nothing was contacted), 130 interrupted.
+2 usage, configuration, input or ledger error (nothing was contacted), 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM).
 
 Secrets come from the environment only, never the config file: CROSSPOST_<PLATFORM>_<KEY>,
 e.g. CROSSPOST_TELEGRAM_BOT_TOKEN, CROSSPOST_EMAIL_PASSWORD, CROSSPOST_INSTAGRAM_PASSWORD.
@@ -510,7 +521,21 @@ def _run_publish(
         observer=display,
     )
 
+    terminated = False
+
+    def on_sigterm(task: asyncio.Task[Any]) -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
     async def run() -> WorkflowResult:
+        # SIGTERM (cron's and systemd's way to stop a run) ends it as Ctrl-C does: running
+        # publishes cancelled and recorded, nothing archived. The loop's `close()` puts the
+        # default handler back.
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_sigterm, task)
         async with orchestrator:
             ticker = asyncio.create_task(display.tick()) if display is not None else None
             try:
@@ -534,10 +559,15 @@ def _run_publish(
         else:
             out.write(f"{exc}\n")
         return EXIT_OK
-    except BaseException:
-        # Bad input or Ctrl-C: finish what is on screen, print nothing new.
+    except BaseException as exc:
+        # Bad input, Ctrl-C or SIGTERM: finish what is on screen, print nothing new.
         if display is not None:
             display.close()
+        if terminated and isinstance(exc, asyncio.CancelledError):
+            raise _Exit(
+                EXIT_TERMINATED,
+                "terminated: running publishes were cancelled and recorded in the ledger",
+            ) from None
         raise
     if display is not None:
         display.end()
