@@ -550,6 +550,8 @@ def _run_publish(
                     ticker.cancel()
                     await asyncio.gather(ticker, return_exceptions=True)
 
+    # The loop puts SIG_DFL back when it closes; whoever called `main()` gets their own.
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         result = asyncio.run(run())
     except NothingToPublishError as exc:
@@ -569,6 +571,10 @@ def _run_publish(
                 "terminated: running publishes were cancelled and recorded in the ledger",
             ) from None
         raise
+    finally:
+        if previous_sigterm is not None:
+            with contextlib.suppress(ValueError):  # not the main thread: nothing was set
+                signal.signal(signal.SIGTERM, previous_sigterm)
     if display is not None:
         display.end()
 

@@ -399,3 +399,21 @@ def test_image_already_on_every_platform_is_not_posted_again(operator: Any) -> N
     assert out.count("already published") >= 4  # two live lines, two table rows
     assert len(operator.posts("fakea")) == 1
     assert len(operator.posts("fakec")) == 1
+
+
+def test_publish_leaves_the_callers_sigterm_handler_in_place(operator: Any) -> None:
+    """SIGTERM is handled during a publish (by the event loop), and afterwards the handler
+    of whoever called `main()` is back, not the default one."""
+
+    def mine(signum: int, frame: object) -> None:
+        raise AssertionError("not called")
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        operator.write_config()
+        operator.add_image("a.jpg", caption="hello")
+        status, _out, err = operator.main("publish")
+        assert status == 0, err
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
