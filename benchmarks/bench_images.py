@@ -21,20 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from context import BenchContext, fresh_image_cache
+from context import BenchContext, fresh_image_cache, timed
 from report import Figure, median
 
 QUALITY = 90
 SPEEDUP_TARGET = 5.0
 PSNR_TARGET_DB = 35.0
-T = TypeVar("T")
 
 
 def publisher_specs() -> dict[int, Any]:
@@ -74,12 +72,6 @@ def _concurrent(jobs: dict[int, Callable[[], Path]]) -> dict[int, Path]:
         return await asyncio.gather(*(asyncio.to_thread(job) for job in jobs.values()))
 
     return dict(zip(jobs, asyncio.run(both()), strict=True))
-
-
-def _timed(func: Callable[[], T]) -> tuple[T, float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = func()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def psnr_db(a: Image.Image, b: Image.Image) -> float:
@@ -135,11 +127,11 @@ def run(ctx: BenchContext) -> list[Figure]:
             cpu: dict[str, float] = {}
             for side in sides:
                 jobs = ours("seq") if side == "ours" else naive("seq")
-                files[side], wall, cpu[side] = _timed(lambda jobs=jobs: _sequential(jobs))
+                files[side], wall, cpu[side] = timed(lambda jobs=jobs: _sequential(jobs))
                 seq[side].append(wall * 1000)
             for side in sides:
                 jobs = ours("par") if side == "ours" else naive("par")
-                _, wall, _ = _timed(lambda jobs=jobs: _concurrent(jobs))
+                _, wall, _ = timed(lambda jobs=jobs: _concurrent(jobs))
                 par[side].append(wall * 1000)
             computed.append(prepare_stats()["computed"] - before)
             for mode in (seq, par):

@@ -60,7 +60,7 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> dict[str, int]:
 def run(ctx: BenchContext) -> list[Figure]:
     command = crosspost_command()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHONPROFILEIMPORTTIME")}
-    runs = max(5, ctx.repetitions * 2)
+    runs = max(6, ctx.repetitions * 2)
     # Warm the file cache first: the first start after an install reads every .pyc from disk.
     _wall([*command, "--help"], env)
     _wall([sys.executable, "-c", "pass"], env)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +91,6 @@ class RecordingSource(SingleImageSource):
 
     def __init__(self) -> None:
         self.archived: list[SelectedImage] = []
-
-    async def select(self, name: str | None, platforms: Collection[str]) -> SelectedImage:
-        return await super().select(name, platforms)
 
     async def archive(self, image: SelectedImage) -> str | None:
         self.archived.append(image)

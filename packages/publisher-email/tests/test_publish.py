@@ -567,3 +567,24 @@ async def test_backoff_never_sleeps_past_the_time_limit(
     assert result.error.startswith("cannot connect to")
     assert "gave up after 2 attempts" in result.error
     assert time.monotonic() - started < 0.5
+
+
+async def test_a_photo_rewritten_after_validate_is_sent_as_it_is_now(
+    publishers: Any, smtp_sandbox: SmtpSandbox, tmp_path: Any
+) -> None:
+    """`validate` builds the message ahead of time; a photo replaced in place before the
+    publish (no metadata, so it is sent as it is) must not go out with the old bytes."""
+    path = str(tmp_path / "plain.jpg")
+    Image.new("RGB", (320, 240), (200, 40, 40)).save(path, "JPEG")
+    publisher = publishers()
+    await publisher.validate(path, "first")
+    Image.new("RGB", (400, 300), (40, 40, 200)).save(path, "JPEG")
+    now = time.time() + 5  # a different mtime even on a coarse clock
+    os.utime(path, (now, now))
+
+    result = await publisher.publish(path, "first")
+
+    assert result.success, result.error
+    _name, _type, payload = attachment_of(smtp_sandbox.messages[-1])
+    with open(path, "rb") as handle:
+        assert payload == handle.read()

@@ -14,24 +14,16 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 
 from crosspost_instagram import InstagramError, InstagramPublisher, InstagramSettings
+from crosspost_sandbox.conformance import publish_events
 from crosspost_sandbox.instagram import InstagramSandbox
 
 SettingsFactory = Callable[..., InstagramSettings]
 PhotoFactory = Callable[..., str]
-
-
-def events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [
-        dict(r.crosspost_fields)  # type: ignore[attr-defined]
-        for r in caplog.records
-        if getattr(r, "crosspost_fields", {}).get("message") == "publisher_publish"
-    ]
 
 
 def received(sandbox: InstagramSandbox) -> Image.Image:
@@ -62,7 +54,7 @@ async def test_first_publish_logs_in_and_saves_the_session_owner_only(
         instagram_sandbox.user_pk
     )
     assert not [p for p in saved.parent.iterdir() if p != saved]  # no temp file left
-    (event,) = events(caplog)
+    (event,) = publish_events(caplog.records, "instagram")
     assert event["success"] is True
     assert event["post_id"] == post.media_id
     assert event["login"] == "password"
@@ -358,7 +350,7 @@ async def test_a_lost_configure_answer_is_not_retried_and_may_have_posted(
     assert len(instagram_sandbox.posts) == 1
     configure_requests = [r for r in instagram_sandbox.requests if r.operation == "configure"]
     assert len(configure_requests) == 1
-    (event,) = events(caplog)
+    (event,) = publish_events(caplog.records, "instagram")
     assert event["outcome_unknown"] is True
 
 

@@ -16,19 +16,16 @@ from PIL import Image
 
 from crosspost_images import ImageError, prepare_stats
 from crosspost_orchestrator import CrosspostError, PublishResult
-from crosspost_sandbox.conformance import capture_records, image_fingerprint, make_test_image
+from crosspost_sandbox.conformance import (
+    capture_records,
+    image_fingerprint,
+    make_test_image,
+    publish_events,
+)
 from crosspost_sandbox.telegram import TelegramSandbox
 from crosspost_telegram import TelegramPublisher
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def publish_events(records: list[logging.LogRecord]) -> list[dict[str, Any]]:
-    return [
-        dict(r.crosspost_fields)  # type: ignore[attr-defined]
-        for r in records
-        if getattr(r, "crosspost_fields", {}).get("message") == "publisher_publish"
-    ]
 
 
 def solid_jpeg(path: Path, width: int, height: int) -> str:
@@ -61,7 +58,7 @@ async def test_publish_posts_one_photo_with_its_caption_to_the_channel(
     assert received.format == "JPEG"
     assert received.filename == "photo.jpg"
     assert image_fingerprint(photo) == before
-    (event,) = publish_events(caplog.records)
+    (event,) = publish_events(caplog.records, "telegram")
     assert event["platform"] == "telegram"
     assert event["success"] is True
     assert event["error"] is None

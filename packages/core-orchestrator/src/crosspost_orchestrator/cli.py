@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from crosspost_logs import reset_logging, sanitize, setup_logging
+from crosspost_logs import reset_logging, setup_logging
 from crosspost_orchestrator.config import (
     DEFAULT_CONFIG_NAME,
     Config,
@@ -39,6 +39,7 @@ from crosspost_orchestrator.display import (
     LiveDisplay,
     render_result_table,
     render_timeline,
+    shorten,
     stream_supports_unicode,
 )
 from crosspost_orchestrator.errors import (
@@ -50,7 +51,13 @@ from crosspost_orchestrator.errors import (
     PluginError,
 )
 from crosspost_orchestrator.folder_source import FolderSource, clean_caption
-from crosspost_orchestrator.orchestrator import WorkflowOrchestrator
+from crosspost_orchestrator.ledger import InMemoryLedger
+from crosspost_orchestrator.orchestrator import (
+    WorkflowOrchestrator,
+    close_publishers,
+    describe_exception,
+    one_line,
+)
 from crosspost_orchestrator.plugins import build_publishers, discover_publishers
 from crosspost_orchestrator.publisher import Publisher
 from crosspost_orchestrator.results import WorkflowResult
@@ -97,21 +104,13 @@ class _Exit(Exception):
 
 
 # -- output helpers ----------------------------------------------------------------------
-def _one_line(text: str) -> str:
-    return " ".join(sanitize(text).split())
-
-
 def _fail(err: TextIO, message: str) -> None:
-    err.write(f"crosspost: {_one_line(message)}\n")
+    err.write(f"crosspost: {one_line(message)}\n")
     err.flush()
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
+    return list(value) if isinstance(value, set | frozenset) else str(value)
 
 
 def _print_json(out: TextIO, payload: dict[str, Any]) -> None:
@@ -392,13 +391,13 @@ def publish_command(
     except _Exit as exc:
         if exc.message:
             if as_json:
-                _print_json(out, {"success": False, "error": _one_line(exc.message),
+                _print_json(out, {"success": False, "error": one_line(exc.message),
                                   "exit_code": exc.status})  # fmt: skip
             _fail(err, exc.message)
         return exc.status
     except (ConfigError, InputError, LedgerError, PluginError) as exc:
         if as_json:
-            _print_json(out, {"success": False, "error": _one_line(str(exc)), "exit_code": 2})
+            _print_json(out, {"success": False, "error": one_line(str(exc)), "exit_code": 2})
         _fail(err, str(exc))
         return EXIT_USAGE
 
@@ -463,14 +462,10 @@ def _publish(
         )  # fmt: skip
     finally:
         if not handed_over and publishers:
-            asyncio.run(_close_all(publishers))
+            asyncio.run(close_publishers(publishers))
         ledger.close()
         if lock is not None:
             lock.release()
-
-
-async def _close_all(publishers: Sequence[Publisher]) -> None:
-    await asyncio.gather(*(p.aclose() for p in publishers), return_exceptions=True)
 
 
 def _run_publish(
@@ -505,9 +500,7 @@ def _run_publish(
         for name in built:
             if name in done:
                 display.mark_already_published(name)
-        shown = " ".join(selected.caption.split())
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
+        shown = shorten(selected.caption, 60)
         lines = [f"publishing {selected.name} to {', '.join(names)}"]
         lines.append(f"  caption: {shown!r}" if shown else "  caption: (none)")
         lines.extend(f"  {note}" for note in notes)
@@ -614,7 +607,7 @@ def _print_rehearsal(
         out.write(f"  {name}: would publish, caption {len(caption)} characters\n")
         for key, value in result.previews.get(name, {}).items():
             text = value if isinstance(value, str) else json.dumps(value, default=str)
-            out.write(f"      {key}: {_one_line(str(text))[:300]}\n")
+            out.write(f"      {key}: {one_line(str(text))[:300]}\n")
     for name, reason in plugin_failures.items():
         out.write(f"  {name}: would fail: {reason}\n")
     for name in skipped:
@@ -661,7 +654,7 @@ def _print_report(
                 "the next run publishes only there\n"
             )
     if result.error:
-        out.write(f"problems: {_one_line(result.error)}\n")
+        out.write(f"problems: {one_line(result.error)}\n")
     out.write(f"correlation id: {result.correlation_id}\n")
     out.flush()
 
@@ -673,7 +666,7 @@ def _check_workflow(config: Config) -> tuple[bool, str]:
     ok = True
     if workflow.folder is not None:
         assert workflow.archive is not None
-        source = FolderSource(workflow.folder, workflow.archive, ledger=_NoLedger())
+        source = FolderSource(workflow.folder, workflow.archive, ledger=InMemoryLedger())
         try:
             source.preflight(create=False)
             parts.append(f"{len(source.images())} image(s) in {workflow.folder}")
@@ -699,17 +692,6 @@ def _check_workflow(config: Config) -> tuple[bool, str]:
     return ok, "; ".join(parts)
 
 
-class _NoLedger:
-    async def published_platforms(self, sha256: str) -> set[str]:
-        return set()
-
-    async def record_start(self, sha256: str, image_name: str, platform: str) -> None:
-        return
-
-    async def record_result(self, sha256: str, image_name: str, result: Any) -> None:
-        return
-
-
 def _check_command(config_path: str, out: TextIO, err: TextIO) -> int:
     config = load_config(config_path)
     check_plugins_installed(config, discover_publishers())
@@ -729,16 +711,16 @@ def _check_command(config_path: str, out: TextIO, err: TextIO) -> int:
         except TimeoutError:
             return name, False, f"no answer within {timeout:g} s"
         except (CrosspostError, OSError) as exc:
-            return name, False, _one_line(str(exc)) or type(exc).__name__
+            return name, False, one_line(str(exc)) or type(exc).__name__
         except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
-            return name, False, f"{type(exc).__name__}: {_one_line(str(exc))}"
-        return name, True, _one_line(str(text))
+            return name, False, describe_exception(exc)
+        return name, True, one_line(str(text))
 
     async def run_all() -> list[tuple[str, bool, str]]:
         try:
             return list(await asyncio.gather(*(one(p) for p in publishers)))
         finally:
-            await _close_all(publishers)
+            await close_publishers(publishers)
 
     outcomes = asyncio.run(run_all()) if publishers else []
     by_name = {name: (good, text) for name, good, text in outcomes}
@@ -840,7 +822,7 @@ def _login_command(config_path: str, platform: str, out: TextIO) -> int:
         raise _Exit(
             EXIT_FAILED, "login instagram: no answer (stdin closed): nothing was saved"
         ) from exc
-    out.write(f"{_one_line(str(answer)) if answer else 'logged in; session saved'}\n")
+    out.write(f"{one_line(str(answer)) if answer else 'logged in; session saved'}\n")
     return EXIT_OK
 
 

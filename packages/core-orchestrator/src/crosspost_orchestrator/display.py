@@ -23,6 +23,7 @@ __all__ = [
     "LiveDisplay",
     "render_result_table",
     "render_timeline",
+    "shorten",
     "slowest_platform",
     "stream_supports_unicode",
 ]
@@ -51,7 +52,8 @@ def _ms(value: int | None) -> str:
     return "-" if value is None else f"{value} ms"
 
 
-def _short(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters with "..." if longer."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."
 
@@ -279,5 +281,5 @@ def render_result_table(
     lines = []
     for row in [header, *rows]:
         cells = [row[i].ljust(widths[i]) for i in range(3)]
-        lines.append("  " + "  ".join([*cells, _short(row[3], 200)]).rstrip())
+        lines.append("  " + "  ".join([*cells, shorten(row[3], 200)]).rstrip())
     return "\n".join(lines)

@@ -63,6 +63,22 @@ def describe_exception(exc: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
+async def close_publishers(publishers: Iterable[Publisher]) -> None:
+    """Close `publishers` concurrently, each bounded by `ACLOSE_TIMEOUT_S`; errors are
+    logged, never raised."""
+
+    async def close_one(publisher: Publisher) -> None:
+        try:
+            async with asyncio.timeout(ACLOSE_TIMEOUT_S):
+                await publisher.aclose()
+        except Exception as exc:  # noqa: BLE001 - closing must go on for the others
+            logger.warning(
+                "closing publisher %s failed: %s", publisher.platform_name, describe_exception(exc)
+            )
+
+    await asyncio.gather(*(close_one(p) for p in publishers))
+
+
 class _LoopLagMonitor:
     """Measures how late the event loop wakes a sleeping task: a blocked loop shows up as
     lateness of the order of the block."""
@@ -140,7 +156,7 @@ class WorkflowOrchestrator:
     # -- lifecycle -----------------------------------------------------------------------
     async def aclose(self) -> None:
         """Close every publisher (concurrently); errors are logged, never raised."""
-        await asyncio.gather(*(self._close_one(p) for p in self.publishers))
+        await close_publishers(self.publishers)
 
     async def __aenter__(self) -> Self:
         return self
@@ -152,16 +168,6 @@ class WorkflowOrchestrator:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    @staticmethod
-    async def _close_one(publisher: Publisher) -> None:
-        try:
-            async with asyncio.timeout(ACLOSE_TIMEOUT_S):
-                await publisher.aclose()
-        except Exception as exc:  # noqa: BLE001 - closing must go on for the others
-            logger.warning(
-                "closing publisher %s failed: %s", publisher.platform_name, describe_exception(exc)
-            )
 
     # -- the run -------------------------------------------------------------------------
     async def execute(

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crosspost_logs import sanitize
 from crosspost_orchestrator.errors import ConfigError, PluginError
+from crosspost_orchestrator.orchestrator import describe_exception
 from crosspost_orchestrator.publisher import Publisher
 
 __all__ = [
@@ -43,10 +43,6 @@ class PluginInfo:
 def install_hint(name: str) -> str:
     """The distribution that conventionally provides publisher `name`."""
     return f"crosspost-publisher-{name}"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(sanitize(text).split())
 
 
 def _scan() -> tuple[dict[str, tuple[PluginInfo, importlib.metadata.EntryPoint]], dict[str, str]]:
@@ -116,8 +112,7 @@ def build_publishers(
             factory = ep.load()
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the others
             failures[name] = (
-                f"publisher {name!r} ({origin}) cannot be imported: "
-                f"{type(exc).__name__}: {_one_line(str(exc))}"
+                f"publisher {name!r} ({origin}) cannot be imported: {describe_exception(exc)}"
             )
             continue
         try:
@@ -126,8 +121,7 @@ def build_publishers(
             raise
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the others
             failures[name] = (
-                f"publisher {name!r} ({origin}) failed to build: "
-                f"{type(exc).__name__}: {_one_line(str(exc))}"
+                f"publisher {name!r} ({origin}) failed to build: {describe_exception(exc)}"
             )
             continue
         if not isinstance(publisher, Publisher):

@@ -16,11 +16,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from crosspost_logs import utc_timestamp
 from crosspost_orchestrator.errors import LedgerError
 from crosspost_orchestrator.ledger import LedgerEntry
 from crosspost_orchestrator.results import PublishResult, PublishStatus
@@ -47,10 +47,6 @@ CREATE TABLE IF NOT EXISTS publishes (
 
 #: How much `preflight` writes to prove the disk can take a run's results (a few rows).
 _CHECK_BYTES = 64 * 1024
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class LedgerRow(LedgerEntry):
@@ -254,10 +250,6 @@ class SqliteLedger:
     async def published_platforms(self, sha256: str) -> set[str]:
         return await self._run(lambda conn: self._published_sync(conn, sha256))
 
-    def published_platforms_sync(self, sha256: str) -> set[str]:
-        """`published_platforms` for synchronous callers."""
-        return self._call(lambda conn: self._published_sync(conn, sha256))
-
     @staticmethod
     def _published_sync(conn: sqlite3.Connection | None, sha256: str) -> set[str]:
         if conn is None:
@@ -277,11 +269,11 @@ class SqliteLedger:
                 post_id = NULL, error = NULL,
                 started_at = excluded.started_at, finished_at = NULL
         """
-        params = (sha256, platform, image_name, PublishStatus.STARTED, _now())
+        params = (sha256, platform, image_name, PublishStatus.STARTED, utc_timestamp())
         await self._run(lambda conn: self._write(conn, sql, params))
 
     async def record_result(self, sha256: str, image_name: str, result: PublishResult) -> None:
-        now = _now()
+        now = utc_timestamp()
         sql = """
             INSERT INTO publishes (sha256, platform, image_name, status, post_id, error,
                                    attempts, started_at, finished_at)

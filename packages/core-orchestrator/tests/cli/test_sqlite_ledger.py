@@ -100,7 +100,7 @@ async def test_concurrent_writes_from_the_loop_all_land(ledger: SqliteLedger) ->
 def test_readonly_ledger_of_a_missing_file_is_empty_and_creates_nothing(tmp_path: Path) -> None:
     path = tmp_path / "none.sqlite3"
     with SqliteLedger(path, readonly=True) as ledger:
-        assert ledger.published_platforms_sync(DIGEST) == set()
+        assert asyncio.run(ledger.published_platforms(DIGEST)) == set()
         with pytest.raises(LedgerError, match="read-only"):
             ledger.preflight()
     assert list(tmp_path.iterdir()) == []

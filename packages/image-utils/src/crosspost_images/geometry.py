@@ -46,11 +46,15 @@ def plan_geometry(image_path: str, width: int, height: int, spec: ImageSpec) -> 
     too_wide = spec.max_ratio is not None and ratio > spec.max_ratio + _EPS
     if too_narrow or too_wide:
         if spec.fit == "reject":
-            low = "any" if spec.min_ratio is None else f"{spec.min_ratio:g}"
-            high = "any" if spec.max_ratio is None else f"{spec.max_ratio:g}"
+            if too_wide:
+                assert spec.max_ratio is not None
+                sides, limit = f"{ratio:.3g}:1", f"{spec.max_ratio:g}:1"
+            else:
+                assert spec.min_ratio is not None
+                sides, limit = f"1:{1 / ratio:.3g}", f"1:{1 / spec.min_ratio:.3g}"
             raise ImageError(
-                f"{image_path}: aspect ratio {ratio:.3g} ({width}x{height}) is outside the allowed "
-                f"range {low} to {high} (width/height); crop the image or allow pad/crop"
+                f"{image_path}: its sides are {sides} ({width}x{height}) and at most {limit} "
+                "is allowed; crop the image"
             )
         if too_narrow:
             assert spec.min_ratio is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,14 @@ class _Progress:
         return self.session is not None and self.session.content_sent and not self.accepted
 
 
+def _built_key(prepared: PreparedImage, caption: str) -> tuple[object, ...]:
+    """What a built upload message depends on: the rendition's file as it is now (a photo
+    that needed no change is the caller's own file, which may be rewritten in place) and
+    the caption."""
+    st = os.stat(prepared.path)
+    return (prepared.path, st.st_size, st.st_mtime_ns, st.st_ino, caption)
+
+
 class EmailPublisher(Publisher):
     """Publishes a photo by e-mail (to a FetLife upload address, for instance).
 
@@ -66,9 +75,8 @@ class EmailPublisher(Publisher):
         self.settings = settings
         register_secret(settings.password)
         self._tls: ssl.SSLContext | None = None
-        # Upload messages built by `validate`, waiting for their `publish`, by (rendition
-        # path, caption).
-        self._built: dict[tuple[str, str], tuple[WireMessage, str]] = {}
+        # Upload messages built by `validate`, waiting for their `publish` (see `_built_key`).
+        self._built: dict[tuple[object, ...], tuple[WireMessage, str]] = {}
 
     @property
     def platform_name(self) -> str:
@@ -144,7 +152,7 @@ class EmailPublisher(Publisher):
             mime_type=prepared.mime_type,
         )
         if keep:
-            self._built[(prepared.path, caption)] = built
+            self._built[_built_key(prepared, caption)] = built
         return built
 
     async def aclose(self) -> None:
@@ -257,7 +265,7 @@ class EmailPublisher(Publisher):
         # Prepared again (from image-utils' cache): a photo changed since `validate` gets a
         # new rendition, and so a new message.
         prepared = await self._prepare(image_path)
-        built = self._built.pop((prepared.path, caption), None)
+        built = self._built.pop(_built_key(prepared, caption), None)
         if built is None:
             built = await self._upload_message(image_path, caption, keep=False)
         upload, message_id = built

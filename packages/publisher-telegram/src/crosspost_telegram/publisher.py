@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from crosspost_images import ImageError, ImageSpec, PreparedImage, prepare_image_async, probe_image
+from crosspost_images import ImageError, ImageSpec, PreparedImage, prepare_image_async
 from crosspost_logs import log_json, log_publisher_publish, now_monotonic, register_secret, sanitize
 from crosspost_orchestrator import CrosspostError, Publisher, PublishResult
 from crosspost_telegram.caption import format_caption
@@ -292,13 +292,7 @@ class TelegramPublisher(Publisher):
         )
 
     async def _rendition(self, image_path: str) -> PreparedImage:
-        info = await asyncio.to_thread(probe_image, image_path)
-        ratio = max(info.width, info.height) / min(info.width, info.height)
-        if ratio > PHOTO_MAX_RATIO:
-            raise ImageError(
-                f"{image_path}: its sides are {ratio:.3g}:1 ({info.width}x{info.height}) and "
-                f"Telegram takes at most {PHOTO_MAX_RATIO:g}:1: crop the image"
-            )
+        # The spec refuses a photo beyond Telegram's side ratio from its header.
         return await prepare_image_async(image_path, self._spec)
 
     async def _client(self) -> Bot:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from crosspost_sandbox.base import SandboxServer
 from crosspost_sandbox.faults import Fault, FaultInjector, Latency, SafeCounter
-from crosspost_sandbox.tls import SandboxCA
 
 if TYPE_CHECKING:
     from crosspost_sandbox.instagram import InstagramSandbox, ReceivedUpload
     from crosspost_sandbox.smtp import ReceivedMessage, SmtpSandbox
     from crosspost_sandbox.telegram import ReceivedPhoto, SandboxChat, TelegramSandbox
+    from crosspost_sandbox.tls import SandboxCA
 
 __version__ = _version("crosspost-sandbox")
 
@@ -30,6 +30,8 @@ _LAZY = {
     "SandboxChat": "crosspost_sandbox.telegram",
     "InstagramSandbox": "crosspost_sandbox.instagram",
     "ReceivedUpload": "crosspost_sandbox.instagram",
+    # trustme and cryptography: about 60 ms of imports, for the servers with TLS only.
+    "SandboxCA": "crosspost_sandbox.tls",
 }
 
 __all__ = [

@@ -29,8 +29,6 @@ class SandboxServer(ABC):
         self.faults = FaultInjector()
         self.counters = SafeCounter()
         self._stopping: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
 
     # -- to implement --------------------------------------------------------------------
     @abstractmethod
@@ -61,7 +59,6 @@ class SandboxServer(ABC):
         await self._stopping.wait()
 
     async def start(self) -> Self:
-        self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         await self._start()
         return self
@@ -113,10 +110,8 @@ class SandboxServer(ABC):
         thread = threading.Thread(target=serve, name=f"{type(self).__name__}-loop", daemon=True)
         thread.start()
         ready.result(timeout=30)
-        self._thread = thread
         try:
             yield self
         finally:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=30)
-            self._thread = None

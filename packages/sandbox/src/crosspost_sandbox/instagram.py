@@ -163,9 +163,7 @@ class ReceivedRequest:
 @dataclass(slots=True)
 class _Request:
     method: str
-    target: str
     path: str
-    query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
     host: str
@@ -1174,9 +1172,7 @@ async def _read_request(reader: asyncio.StreamReader, host: str) -> _Request | N
     keep_alive = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
     return _Request(
         method.upper(),
-        target,
         split.path or "/",
-        parse_qs(split.query, keep_blank_values=True),
         headers,
         body,
         host,
