@@ -92,3 +92,20 @@ async def test_single_image_source_rejects_a_sidecar_that_is_not_utf8(tmp_path: 
     (tmp_path / "a.txt").write_bytes(b"caf\xe9")
     with pytest.raises(InputError, match="not UTF-8"):
         await SingleImageSource().select(str(image), [])
+
+
+async def test_single_image_source_reads_captions_as_the_folder_source_does(
+    tmp_path: Path,
+) -> None:
+    """The same caption rules for an explicit image as for the queue: a byte-order mark and
+    control characters go, and a caption file that cannot be read is an `InputError`."""
+    image = tmp_path / "a.jpg"
+    image.write_bytes(b"x")
+    (tmp_path / "a.txt").write_bytes("\ufeffhello\x00 \x1b[31mworld\n".encode())
+    assert (await SingleImageSource().select(str(image), [])).caption == "hello [31mworld"
+
+    other = tmp_path / "b.jpg"
+    other.write_bytes(b"x")
+    (tmp_path / "b.txt").mkdir()  # opening it fails with an OSError
+    with pytest.raises(InputError, match="cannot be read"):
+        await SingleImageSource().select(str(other), [])

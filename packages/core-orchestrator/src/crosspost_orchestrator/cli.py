@@ -334,7 +334,6 @@ class _AnnouncingSource:
 
     async def select(self, name: str | None, platforms: Any) -> SelectedImage:
         image = await self.inner.select(name, platforms)
-        image = dataclasses.replace(image, caption=clean_caption(image.caption))
         await self.on_selected(image)
         return image
 

@@ -15,26 +15,22 @@ import contextlib
 import errno
 import os
 import shutil
-import unicodedata
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from crosspost_orchestrator.errors import ConfigError, InputError, NothingToPublishError
 from crosspost_orchestrator.ledger import Ledger
-from crosspost_orchestrator.source import SelectedImage, sha256_file
+from crosspost_orchestrator.source import (
+    SelectedImage,
+    clean_caption,
+    read_caption,
+    sha256_file,
+    sidecar_of,
+)
 
 __all__ = ["IMAGE_SUFFIXES", "FolderSource", "clean_caption"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
-_KEPT_CONTROLS = frozenset("\n\t")
-
-
-def clean_caption(text: str) -> str:
-    """`text` without control characters (NUL, escape sequences, ...), keeping newlines and
-    tabs; Windows line ends become `\\n`; surrounding whitespace is trimmed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    kept = (ch for ch in text if ch in _KEPT_CONTROLS or unicodedata.category(ch) != "Cc")
-    return "".join(kept).strip()
 
 
 def _is_image(entry: os.DirEntry[str]) -> bool:
@@ -46,24 +42,6 @@ def _is_image(entry: os.DirEntry[str]) -> bool:
         return entry.is_file()
     except OSError:
         return False
-
-
-def _read_caption(image_path: str) -> str:
-    sidecar = _sidecar_of(image_path)
-    try:
-        with open(sidecar, encoding="utf-8") as handle:
-            first = handle.readline()
-    except FileNotFoundError:
-        return ""
-    except UnicodeDecodeError as exc:
-        raise InputError(f"caption file {sidecar} is not UTF-8 text: save it as UTF-8") from exc
-    except OSError as exc:
-        raise InputError(f"caption file {sidecar} cannot be read ({exc.strerror})") from exc
-    return clean_caption(first.removeprefix("\ufeff"))
-
-
-def _sidecar_of(image_path: str) -> str:
-    return os.path.splitext(image_path)[0] + ".txt"
 
 
 def _same_folder(a: Path, b: Path) -> bool:
@@ -205,7 +183,7 @@ class FolderSource:
     @staticmethod
     def _selected(path: str, digest: str) -> SelectedImage:
         return SelectedImage(
-            path=path, name=os.path.basename(path), caption=_read_caption(path), sha256=digest
+            path=path, name=os.path.basename(path), caption=read_caption(path), sha256=digest
         )
 
     async def archive(self, image: SelectedImage) -> str | None:
@@ -224,7 +202,7 @@ class FolderSource:
     def _archive_sync(self, image_path: str) -> str:
         self.archive_folder.mkdir(parents=True, exist_ok=True)
         stem, suffix = os.path.splitext(os.path.basename(image_path))
-        sidecar = _sidecar_of(image_path)
+        sidecar = sidecar_of(image_path)
         has_sidecar = os.path.isfile(sidecar)
         # Another queued image with the same stem (a.jpg and a.png) shares the caption file:
         # it then stays for that image and the archive gets a copy.

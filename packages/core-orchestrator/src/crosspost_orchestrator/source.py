@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -12,6 +13,38 @@ from typing import Protocol, runtime_checkable
 from crosspost_orchestrator.errors import InputError
 
 __all__ = ["ImageSource", "SelectedImage", "SingleImageSource", "sha256_file"]
+
+
+_KEPT_CONTROLS = frozenset("\n\t")
+
+
+def clean_caption(text: str) -> str:
+    """`text` without control characters (NUL, escape sequences, ...), keeping newlines and
+    tabs; Windows line ends become `\\n`; surrounding whitespace is trimmed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    kept = (ch for ch in text if ch in _KEPT_CONTROLS or unicodedata.category(ch) != "Cc")
+    return "".join(kept).strip()
+
+
+def read_caption(image_path: str) -> str:
+    """The caption of `image_path`: the first line of its `<stem>.txt`, cleaned (empty
+    without one). Raises `InputError` for a caption file that cannot be read as UTF-8."""
+    sidecar = sidecar_of(image_path)
+    try:
+        with open(sidecar, encoding="utf-8") as handle:
+            first = handle.readline()
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError as exc:
+        raise InputError(f"caption file {sidecar} is not UTF-8 text: save it as UTF-8") from exc
+    except OSError as exc:
+        raise InputError(f"caption file {sidecar} cannot be read ({exc.strerror})") from exc
+    return clean_caption(first.removeprefix("\ufeff"))
+
+
+def sidecar_of(image_path: str) -> str:
+    """The caption file beside `image_path`."""
+    return os.path.splitext(image_path)[0] + ".txt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +106,7 @@ class SingleImageSource:
             digest = sha256_file(path)
         except OSError as exc:
             raise InputError(f"cannot read {name}: {exc.strerror or exc}") from exc
-        caption = ""
-        sidecar = os.path.splitext(path)[0] + ".txt"
-        if os.path.isfile(sidecar):
-            try:
-                with open(sidecar, encoding="utf-8") as handle:
-                    caption = handle.readline().strip()
-            except UnicodeDecodeError as exc:
-                raise InputError(f"caption file {sidecar} is not UTF-8: save it as UTF-8") from exc
+        caption = read_caption(path)
         return SelectedImage(path=path, name=os.path.basename(path), caption=caption, sha256=digest)
 
     async def archive(self, image: SelectedImage) -> str | None:
