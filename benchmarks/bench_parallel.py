@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bench_publishers as bp
 from context import BenchContext, fresh_image_cache
-from instagrapi_sleeps import neutralise
+from crosspost_sandbox.instagrapi_pauses import install_import_hook as neutralise
 from report import Figure, median
 from sandboxes import SandboxHost
 

@@ -41,6 +41,7 @@ from PIL import Image, ImageDraw
 
 from crosspost_orchestrator.cli import main
 from crosspost_sandbox.instagram import InstagramSandbox
+from crosspost_sandbox.instagrapi_pauses import instant_pauses
 from crosspost_sandbox.smtp import SmtpSandbox
 from crosspost_sandbox.telegram import TelegramSandbox
 
@@ -56,43 +57,12 @@ FAULTY_TIMEOUT_S = 3.0
 # `.graphql` and `.challenge`, all through the module attribute `time`). A `crosspost`
 # subprocess gets this sitecustomize on its PYTHONPATH, which gives those modules an instant
 # `time.sleep` when (and only if) they are imported.
-INSTAGRAPI_PAUSING_MODULES = ("photo", "private", "graphql", "challenge")
-SITECUSTOMIZE = f'''\
-"""Test harness: instant time.sleep inside instagrapi's deliberately pausing modules."""
-import importlib.machinery
-import sys
-import time
-import types
+SITECUSTOMIZE = """\
+\"\"\"Test harness: instant time.sleep inside instagrapi's deliberately pausing modules.\"\"\"
+from crosspost_sandbox.instagrapi_pauses import install_import_hook
 
-_TARGETS = {{"instagrapi.mixins." + name for name in {INSTAGRAPI_PAUSING_MODULES!r}}}
-
-
-def _fast_time():
-    names = [n for n in dir(time) if not n.startswith("__")]
-    fast = types.SimpleNamespace(**{{n: getattr(time, n) for n in names}})
-    fast.sleep = lambda seconds: None
-    return fast
-
-
-class _InstantInstagrapiPauses:
-    def find_spec(self, name, path=None, target=None):
-        if name not in _TARGETS:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        original = spec.loader.exec_module
-
-        def exec_module(module):
-            original(module)
-            module.time = _fast_time()
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-sys.meta_path.insert(0, _InstantInstagrapiPauses())
-'''
+install_import_hook()
+"""
 
 
 # -- the sandbox trio -----------------------------------------------------------------------
@@ -158,16 +128,7 @@ def harness_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def _instant_instagrapi_pauses() -> Iterator[None]:
     """The same neutralisation for runs inside this process."""
-    import importlib
-
-    fast = types.SimpleNamespace(
-        **{n: getattr(time, n) for n in dir(time) if not n.startswith("__")}
-    )
-    fast.sleep = lambda seconds: None
-    with pytest.MonkeyPatch.context() as patch:
-        for name in INSTAGRAPI_PAUSING_MODULES:
-            module = importlib.import_module(f"instagrapi.mixins.{name}")
-            patch.setattr(module, "time", fast)
+    with instant_pauses():
         yield
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +11,13 @@ from PIL import Image
 
 from crosspost_instagram import InstagramSettings
 from crosspost_sandbox.instagram import InstagramSandbox
-
-
-class _NoSleep:
-    """The `time` module with an instant `sleep`: instagrapi pauses 1 s before most requests
-    and 3 s before configuring a photo, on purpose and in every environment."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        return None
+from crosspost_sandbox.instagrapi_pauses import instant_pauses
 
 
 @pytest.fixture(autouse=True)
-def _no_instagrapi_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
-    for module in ("photo", "private", "graphql", "challenge"):
-        monkeypatch.setattr(f"instagrapi.mixins.{module}.time", _NoSleep())
+def _no_instagrapi_pauses() -> Iterator[None]:
+    with instant_pauses():
+        yield
 
 
 @pytest.fixture(autouse=True)

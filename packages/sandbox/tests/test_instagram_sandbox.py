@@ -28,29 +28,19 @@ from instagrapi.exceptions import (
 from PIL import Image
 
 from crosspost_sandbox.instagram import InstagramSandbox
+from crosspost_sandbox.instagrapi_pauses import instant_pauses
 
 PASSWORD = "correct horse battery"
 
 
-class _NoSleep:
-    """A stand-in for the `time` module with an instant `sleep` (instagrapi's fixed pauses)."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        return None
-
-
 @pytest.fixture(autouse=True)
-def _instagrapi_for_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+def _instagrapi_for_tests(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # requests lets these override `verify`, which must pin the sandbox CA here.
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     # photo_upload sleeps 3 s before configuring and the challenge flow 5 s a step.
-    monkeypatch.setattr("instagrapi.mixins.photo.time", _NoSleep())
-    monkeypatch.setattr("instagrapi.mixins.challenge.time", _NoSleep())
+    with instant_pauses():
+        yield
 
 
 @pytest.fixture
